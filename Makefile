@@ -1,0 +1,60 @@
+# `make book` builds the HTML book; `make test` runs every test.
+# Both create the virtual environment .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Runs that the stored outputs and the tests must reproduce: no download
+# attempt, the default budget, whatever GPU the machine has.
+REPRO_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" LSGAN_OFFLINE=1 LSGAN_BUDGET=default \
+	MPLBACKEND=Agg PYTHONHASHSEED=0
+NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+.PHONY: setup book book-strict test unit nbval execute clean system-data
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(MAKE) --no-print-directory system-data
+	touch $(STAMP)
+
+# Debian's copy of Fashion-MNIST, installed when we are root on a Debian-like
+# system and it is missing; otherwise a note, never a failure.
+system-data:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+			>/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist"; \
+	else echo "note: for offline Fashion-MNIST run: sudo apt-get install dataset-fashion-mnist"; fi
+
+# The HTML book from the notebooks' stored outputs (nothing is executed).
+book: setup
+	$(BIN)/jupyter-book build . --builder html
+	@echo "open _build/html/index.html"
+
+# The same build with every warning an error and internal links checked.
+book-strict: setup
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+unit: setup
+	$(REPRO_ENV) $(BIN)/python -m pytest tests -q
+
+nbval: setup
+	$(REPRO_ENV) $(BIN)/python -m pytest --nbval --nbval-current-env book/ -q
+
+test: book-strict unit nbval
+
+# Re-run every notebook in place, refreshing the stored outputs.
+execute: setup
+	@for nb in $(NOTEBOOKS); do \
+		echo "executing $$nb"; \
+		$(REPRO_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	done
+
+clean:
+	rm -rf _build

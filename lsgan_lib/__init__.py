@@ -1,0 +1,31 @@
+"""lsgan_lib: the small library behind the Least Squares GAN course."""
+
+from .budget import choose, current_budget
+from .data import (
+    DatasetNotFoundError,
+    ImageData,
+    grid_mixture,
+    load_images,
+    ring_mixture,
+)
+from .losses import CODINGS, GANLoss, make_loss
+from .models import Discriminator, Generator, MLPDiscriminator, MLPGenerator
+from .train import (
+    History,
+    TrainConfig,
+    TrainResult,
+    describe_run,
+    pick_device,
+    seed_everything,
+    train,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CODINGS", "DatasetNotFoundError", "Discriminator", "GANLoss", "Generator",
+    "History", "ImageData", "MLPDiscriminator", "MLPGenerator", "TrainConfig",
+    "TrainResult", "choose", "current_budget", "describe_run", "grid_mixture",
+    "load_images", "make_loss", "pick_device", "ring_mixture", "seed_everything",
+    "train",
+]  # fmt: skip
