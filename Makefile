@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Runs that the stored outputs and the tests must reproduce: no download
 # attempt, the default budget, whatever GPU the machine has.
 REPRO_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" LSGAN_OFFLINE=1 LSGAN_BUDGET=default \
-	MPLBACKEND=Agg PYTHONHASHSEED=0
+	PYTHONHASHSEED=0
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
 .PHONY: setup book book-strict test unit nbval execute clean system-data

@@ -10,11 +10,13 @@ from .data import (
 )
 from .losses import CODINGS, GANLoss, make_loss
 from .models import Discriminator, Generator, MLPDiscriminator, MLPGenerator
-from .train import (
+from .trainer import (
     History,
     TrainConfig,
     TrainResult,
+    build_models,
     describe_run,
+    gan_step,
     pick_device,
     seed_everything,
     train,
@@ -25,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CODINGS", "DatasetNotFoundError", "Discriminator", "GANLoss", "Generator",
     "History", "ImageData", "MLPDiscriminator", "MLPGenerator", "TrainConfig",
-    "TrainResult", "choose", "current_budget", "describe_run", "grid_mixture",
-    "load_images", "make_loss", "pick_device", "ring_mixture", "seed_everything",
-    "train",
+    "TrainResult", "build_models", "choose", "current_budget", "describe_run",
+    "gan_step", "grid_mixture", "load_images", "make_loss", "pick_device",
+    "ring_mixture", "seed_everything", "train",
 ]  # fmt: skip

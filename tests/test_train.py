@@ -8,7 +8,7 @@ from torch import nn
 
 from lsgan_lib.data import ring_mixture
 from lsgan_lib.models import Discriminator, Generator
-from lsgan_lib.train import TrainConfig, train
+from lsgan_lib.trainer import TrainConfig, train
 
 TINY_IMAGES = TrainConfig(steps=6, batch_size=8, width=4, latent_dim=8, sample_every=3)
 

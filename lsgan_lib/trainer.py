@@ -224,6 +224,31 @@ class _Batches:
         return self.data[self.order[start : start + self.batch_size]]
 
 
+def gan_step(generator, discriminator, opt_d, opt_g, loss, real, z, autocast):
+    """One step: a D update, then a G update on the same fake batch.
+
+    Returns D's loss (real and fake halves), G's loss and D's raw scores.
+    """
+    # D update: minimise L_D(D(real), D(G(z))) over D's weights.
+    # Real and fake go through D separately, never as one batch.
+    with autocast:
+        fake = generator(z)
+        d_real = discriminator(real).float()
+        d_fake = discriminator(fake.detach()).float()
+    d_loss = loss.discriminator(d_real, d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.total.backward()
+    opt_d.step()
+
+    # G update: minimise L_G(D(G(z))) over G's weights, D held fixed.
+    with _frozen(discriminator), autocast:
+        g_loss = loss.generator(discriminator(fake).float())
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss, d_real, d_fake
+
+
 def train(
     config: TrainConfig,
     data: torch.Tensor | ImageData,
@@ -267,23 +292,9 @@ def train(
     for step in range(1, steps + 1):
         real = batches.next()
         z = torch.randn(config.batch_size, config.latent_dim, device=device)
-
-        # D update: minimise L_D(D(real), D(G(z))) over D's weights.
-        with autocast:
-            fake = generator(z)
-            d_real = discriminator(real).float()
-            d_fake = discriminator(fake.detach()).float()
-        d_loss = loss.discriminator(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.total.backward()
-        opt_d.step()
-
-        # G update: minimise L_G(D(G(z))) over G's weights, D held fixed.
-        with _frozen(discriminator), autocast:
-            g_loss = loss.generator(discriminator(fake).float())
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        d_loss, g_loss, d_real, d_fake = gan_step(
+            generator, discriminator, opt_d, opt_g, loss, real, z, autocast
+        )
 
         stats[step - 1] = torch.stack(
             [d_loss.real, d_loss.fake, g_loss, d_real.mean(), d_fake.mean()]
