@@ -10,14 +10,24 @@ from __future__ import annotations
 import math
 import random
 import sys
+import threading
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
+from .checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    load_module_state,
+    save_checkpoint,
+)
 from .data import ImageData
 from .losses import GANLoss, make_loss
 from .models import (
@@ -56,6 +66,13 @@ class TrainConfig:
     n_samples: int = 64  # size of the fixed noise batch
     log_every: int = 0  # steps between printed log lines; 0 prints none
     progress: bool = False  # show a tqdm progress bar
+    # Speed options, off by default: no measurement here showed them faster
+    # (there was no GPU to measure on; see the trainer page of the book).
+    channels_last: bool = False  # NHWC memory layout for the conv nets
+    compile: bool = False  # torch.compile the models for the training step
+    # Several CUDA processes: batch norm over the global batch (SyncBatchNorm).
+    # On the CPU each process normalises its own slice; see distributed.py.
+    sync_batch_norm: bool = True
 
     def validate(self) -> None:
         make_loss(self.loss, self.coding)  # raises a clear error on bad names
@@ -88,6 +105,7 @@ class History:
     seconds: float = 0.0
     images_per_second: float = 0.0
     stop_reason: str = "finished"
+    warnings: list[str] = field(default_factory=list)  # e.g. collapsed samples
 
     @property
     def steps(self) -> list[int]:
@@ -107,6 +125,7 @@ class TrainResult:
     device: str
     loss: GANLoss
     fixed_noise: torch.Tensor
+    checkpoint: Path | None = None  # the latest checkpoint written, if any
 
     @torch.no_grad()
     def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
@@ -208,12 +227,18 @@ def _eval_generator(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 class _Batches:
-    """Shuffled batches by indexing one on-device tensor; drops the last partial."""
+    """Shuffled batches by indexing one on-device tensor; drops the last partial.
+
+    The order comes from ``torch.randperm`` on the global stream; a checkpoint
+    keeps the order and the position in it, so a resumed run draws the same
+    batches as an uninterrupted one.
+    """
 
     def __init__(self, data: torch.Tensor, batch_size: int):
         self.data, self.batch_size = data, batch_size
         self.per_epoch = len(data) // batch_size
         self.position = self.per_epoch  # forces a shuffle on the first call
+        self.order: torch.Tensor | None = None
 
     def next(self) -> torch.Tensor:
         if self.position == self.per_epoch:
@@ -222,6 +247,15 @@ class _Batches:
         start = self.position * self.batch_size
         self.position += 1
         return self.data[self.order[start : start + self.batch_size]]
+
+    def state_dict(self) -> dict:
+        order = None if self.order is None else self.order.cpu()
+        return {"order": order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        order = state["order"]
+        self.order = None if order is None else order.to(self.data.device)
+        self.position = int(state["position"])
 
 
 def gan_step(generator, discriminator, opt_d, opt_g, loss, real, z, autocast):
@@ -241,12 +275,252 @@ def gan_step(generator, discriminator, opt_d, opt_g, loss, real, z, autocast):
     opt_d.step()
 
     # G update: minimise L_G(D(G(z))) over G's weights, D held fixed.
+    # Under DDP, D's own module scores the fakes: D's weights get no gradient
+    # here, so there is nothing of D's to average across processes.
     with _frozen(discriminator), autocast:
-        g_loss = loss.generator(discriminator(fake).float())
+        g_loss = loss.generator(distributed.unwrap(discriminator)(fake).float())
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()
     return d_loss, g_loss, d_real, d_fake
+
+
+class CollapseWarning(UserWarning):
+    """The fixed-noise samples look collapsed (blank or all alike)."""
+
+
+def collapse_check(samples: torch.Tensor) -> str | None:
+    """Why image samples in [-1, 1] look collapsed, or None if they do not.
+
+    Cheap enough for every sample grid: blank means almost no pixel above 0
+    (MNIST digits have about a fifth of their pixels there). Samples that are
+    all alike are not flagged: an untrained generator's outputs are nearly
+    equal grey images, so the test would fire at the start of healthy runs.
+    """
+    if samples.ndim != 4 or not torch.isfinite(samples).all():
+        return None  # non-finite samples are the non-finite check's to report
+    bright = (samples > 0).float().mean().item()
+    if bright < BLANK_SHARE:
+        return f"blank: only {bright:.2%} of pixels above 0"
+    return None
+
+
+BLANK_SHARE = 0.002
+RUN_FIELDS_FREE_ON_RESUME = (
+    "steps", "epochs", "device", "amp", "sample_every", "log_every", "progress",
+    "compile", "channels_last", "sync_batch_norm",
+)  # fmt: skip
+
+
+class _Run:
+    """The state of one run: models, optimizers, data stream and history."""
+
+    def __init__(self, config, images, generator, discriminator):
+        self.config = config
+        self.world = distributed.current_world()
+        if config.batch_size % self.world.size:
+            raise ValueError(
+                f"batch_size {config.batch_size} must be divisible by the number "
+                f"of processes ({self.world.size})"
+            )
+        self.device = distributed.local_device(pick_device(config.device))
+        seed_everything(config.seed)
+        self.loss = make_loss(config.loss, config.coding)
+        if generator is None or discriminator is None:
+            built_g, built_d = build_models(config, tuple(images.shape[1:]))
+            generator = generator or built_g
+            discriminator = discriminator or built_d
+        self.generator = generator.to(self.device).train()
+        self.discriminator = discriminator.to(self.device).train()
+        if config.channels_last and images.ndim == 4:
+            for module in (self.generator, self.discriminator):
+                module.to(memory_format=torch.channels_last)
+        self.opt_g = _make_optimizer(config, generator.parameters(), config.lr_g)
+        self.opt_d = _make_optimizer(config, discriminator.parameters(), config.lr_d)
+        use_amp = config.amp if config.amp is not None else self.device.type == "cuda"
+        self.autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if use_amp
+            else nullcontext()
+        )
+        self.train_g = self._for_training(self.generator)
+        self.train_d = self._for_training(self.discriminator)
+
+        self.batches = _Batches(images.to(self.device), config.batch_size)
+        self.steps = config.steps
+        if config.epochs is not None:
+            self.steps = max(1, math.ceil(config.epochs * self.batches.per_epoch))
+        self.fixed_noise = noise_batch(
+            config.n_samples, config.latent_dim, config.seed + 1
+        )
+        self.fixed_noise_dev = self.fixed_noise.to(self.device)
+        self.stats = torch.zeros(self.steps, 5, device=self.device)
+        self.history = History()
+        self.done = 0
+        self.seconds_before = 0.0
+
+    def _for_training(self, module: nn.Module) -> nn.Module:
+        """The module the step calls: DDP across processes, compiled if asked."""
+        sync = self.config.sync_batch_norm
+        module = distributed.wrap(module, self.device, sync)
+        return torch.compile(module) if self.config.compile else module
+
+    def step(self) -> None:
+        """One step on this process's share of the global batch."""
+        c, step = self.config, self.done + 1
+        real = distributed.shard(self.batches.next(), self.world)
+        z = torch.randn(c.batch_size, c.latent_dim, device=self.device)
+        z = distributed.shard(z, self.world)
+        if c.channels_last and real.ndim == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
+        d_loss, g_loss, d_real, d_fake = gan_step(
+            self.train_g, self.train_d, self.opt_d, self.opt_g, self.loss,
+            real, z, self.autocast,
+        )  # fmt: skip
+        self.stats[step - 1] = torch.stack(
+            [d_loss.real, d_loss.fake, g_loss, d_real.mean(), d_fake.mean()]
+        ).detach()
+        self.done = step
+
+    def take_samples(self) -> None:
+        step = self.done
+        samples = _eval_generator(self.generator, self.fixed_noise_dev)
+        self.history.samples[step] = samples
+        why = collapse_check(samples) if step > 0 else None
+        if why is not None and self.world.is_main:
+            message = f"step {step}: the fixed-noise samples look collapsed ({why})"
+            if not self.history.warnings:  # warn once, record every time
+                warnings.warn(message, CollapseWarning, stacklevel=4)
+            self.history.warnings.append(message)
+
+    def first_bad_step(self, check_weights: bool = False) -> int | None:
+        """The first step with a non-finite statistic on any process, if any.
+
+        Before a checkpoint the weights are checked too: an update can turn
+        them non-finite one step before any loss shows it.
+        """
+        seen = self.stats[: self.done]
+        bad = not bool(torch.isfinite(seen).all())
+        if check_weights and not bad and not self._weights_finite():
+            return self.done
+        if not distributed.any_process(bad, self.device):
+            return None
+        if not bad:  # another process saw it; its stats are not here
+            return self.done
+        return int((~torch.isfinite(seen)).any(1).nonzero()[0]) + 1
+
+    def _weights_finite(self) -> bool:
+        modules = (self.generator, self.discriminator)
+        finite = all(
+            bool(torch.isfinite(p).all()) for m in modules for p in m.parameters()
+        )
+        return not distributed.any_process(not finite, self.device)
+
+    def state_dict(self) -> dict:
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        images = self.batches.data
+        return {
+            "config": _plain(asdict(self.config)),
+            "step": self.done,
+            "steps": self.steps,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng,
+            "batches": self.batches.state_dict(),
+            "data": {"size": len(images), "shape": list(images.shape[1:])},
+            "stats": self.stats[: self.done].cpu(),
+            "samples": dict(self.history.samples),
+            "fixed_noise": self.fixed_noise,
+            "warnings": list(self.history.warnings),
+            "seconds": self.seconds_before + self.seconds_now(),
+        }
+
+    def load_state_dict(self, state: dict, path) -> None:
+        _check_resumable(self.config, state, self.batches.data, path)
+        step = int(state["step"])
+        if step > self.steps:
+            raise ValueError(
+                f"the checkpoint in {path} is at step {step}, past the "
+                f"{self.steps} steps this config asks for: raise steps or epochs"
+            )
+        load_module_state(self.generator, state["generator"], "generator", path)
+        load_module_state(self.discriminator, state["discriminator"], "discriminator", path)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.batches.load_state_dict(state["batches"])
+        self.stats[:step] = state["stats"].to(self.device)
+        self.history.samples = dict(state["samples"])
+        self.history.warnings = list(state["warnings"])
+        self.seconds_before = float(state["seconds"])
+        self.done = step
+        torch.set_rng_state(state["rng"]["cpu"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+
+    def seconds_now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - self.start
+
+
+def _plain(value):
+    """Config values as plain containers that weights_only loading accepts."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_from_checkpoint(state: dict) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint (plain values, nothing executed)."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in state["config"].items() if k in known}
+    if isinstance(values.get("coding"), list):
+        values["coding"] = tuple(values["coding"])
+    if isinstance(values.get("betas"), list):
+        values["betas"] = tuple(values["betas"])
+    return TrainConfig(**values)
+
+
+def _check_resumable(config, state, images, path) -> None:
+    stored = state["config"]
+    ours = _plain(asdict(config))
+    differ = [
+        f"{k} {stored.get(k)!r} -> {v!r}"
+        for k, v in ours.items()
+        if k not in RUN_FIELDS_FREE_ON_RESUME and stored.get(k) != v
+    ]
+    if differ:
+        raise ValueError(
+            f"cannot resume from {path}: the config differs from the checkpoint's "
+            f"({'; '.join(differ)})"
+        )
+    data = state["data"]
+    if data["size"] != len(images) or data["shape"] != list(images.shape[1:]):
+        raise ValueError(
+            f"cannot resume from {path}: it was trained on {data['size']} samples "
+            f"of shape {tuple(data['shape'])}, this data has {len(images)} of "
+            f"shape {tuple(images.shape[1:])}"
+        )
+
+
+def _prepare_out(out) -> Path:
+    """Create the output folder and prove it is writable, with a clear error."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(f"cannot write to the output folder {out}: {reason}") from None
+    return out
 
 
 def train(
@@ -254,71 +528,96 @@ def train(
     data: torch.Tensor | ImageData,
     generator: nn.Module | None = None,
     discriminator: nn.Module | None = None,
+    *,
+    out: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
-    """Train a GAN on ``data`` (images in [-1, 1] or flat vectors) by ``config``."""
+    """Train a GAN on ``data`` (images in [-1, 1] or flat vectors) by ``config``.
+
+    With ``out``, checkpoints go to ``out/checkpoint.pt`` every
+    ``checkpoint_every`` steps (0: only at the end) and when ``stop`` is set;
+    ``resume`` continues from that checkpoint, bitwise as if never stopped on
+    the CPU. Under ``torchrun`` each process trains on its share of every
+    batch, and only rank 0 writes.
+    """
     config.validate()
     images = data.images if isinstance(data, ImageData) else data
     _check_data(images, config)
-    device = pick_device(config.device)
-    seed_everything(config.seed)
-    loss = make_loss(config.loss, config.coding)
-    if generator is None or discriminator is None:
-        built_g, built_d = build_models(config, tuple(images.shape[1:]))
-        generator = generator or built_g
-        discriminator = discriminator or built_d
-    generator.to(device).train()
-    discriminator.to(device).train()
-    opt_g = _make_optimizer(config, generator.parameters(), config.lr_g)
-    opt_d = _make_optimizer(config, discriminator.parameters(), config.lr_d)
-    use_amp = config.amp if config.amp is not None else device.type == "cuda"
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if use_amp
-        else nullcontext()
-    )
+    if (resume or checkpoint_every) and out is None:
+        raise ValueError("resume and checkpoint_every need an output folder (out)")
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be 0 or more, got {checkpoint_every}")
+    run = _Run(config, images, generator, discriminator)
+    path = None
+    if out is not None:
+        path = checkpoint_path(_prepare_out(out) if run.world.is_main else out)
+        distributed.barrier()
+    if resume:
+        run.load_state_dict(load_checkpoint(path, map_location=run.device), path)
+    else:
+        run.take_samples()
+    _loop(run, path, checkpoint_every, stop)
+    h = run.history
+    _fill_history(h, distributed.mean_over_processes(run.stats[: run.done]).cpu())
+    return TrainResult(
+        config, run.generator, run.discriminator, h, str(run.device), run.loss,
+        run.fixed_noise, path if path is not None and path.exists() else None,
+    )  # fmt: skip
 
-    batches = _Batches(images.to(device), config.batch_size)
-    steps = config.steps
-    if config.epochs is not None:
-        steps = max(1, math.ceil(config.epochs * batches.per_epoch))
-    fixed_noise = noise_batch(config.n_samples, config.latent_dim, config.seed + 1)
-    fixed_noise_dev = fixed_noise.to(device)
-    stats = torch.zeros(steps, 5, device=device)
-    history = History()
-    history.samples[0] = _eval_generator(generator, fixed_noise_dev)
-    bar = _progress_bar(steps, config.progress)
-    start = time.perf_counter()
-    done = 0
-    for step in range(1, steps + 1):
-        real = batches.next()
-        z = torch.randn(config.batch_size, config.latent_dim, device=device)
-        d_loss, g_loss, d_real, d_fake = gan_step(
-            generator, discriminator, opt_d, opt_g, loss, real, z, autocast
+
+def _loop(run: _Run, path, checkpoint_every, stop) -> None:
+    config, steps, h = run.config, run.steps, run.history
+    bar = _progress_bar(steps, config.progress and run.world.is_main, run.done)
+    first = run.done
+    run.start = time.perf_counter()
+    while run.done < steps:
+        run.step()
+        step = run.done
+        sampling = step % config.sample_every == 0 or step == steps
+        saving = path is not None and (
+            step == steps or (checkpoint_every and step % checkpoint_every == 0)
         )
-
-        stats[step - 1] = torch.stack(
-            [d_loss.real, d_loss.fake, g_loss, d_real.mean(), d_fake.mean()]
-        ).detach()
-        done = step
-        if step % config.sample_every == 0 or step == steps:
-            history.samples[step] = _eval_generator(generator, fixed_noise_dev)
-            if not torch.isfinite(stats[:step]).all():
-                bad = int((~torch.isfinite(stats[:step])).any(1).nonzero()[0]) + 1
-                history.stop_reason = f"non-finite loss at step {bad}"
-                print(f"stopped: {history.stop_reason}", file=sys.stderr)
+        stopping = stop is not None and stop.is_set()
+        if sampling:
+            run.take_samples()
+        if sampling or saving or stopping:
+            bad = run.first_bad_step(check_weights=saving or stopping)
+            if bad is not None:
+                h.stop_reason = f"non-finite loss at step {bad}"
+                _say_stopped(run, path)
                 break
+        if stopping:
+            h.stop_reason = f"interrupted after step {step}"
+            saving = path is not None
+        if saving:
+            distributed.mean_over_processes(run.stats[:step])
+            if run.world.is_main:
+                save_checkpoint(run.state_dict(), path)
         if bar is not None or (config.log_every and step % config.log_every == 0):
-            _report(step, steps, stats, start, config, bar)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    history.seconds = time.perf_counter() - start
-    history.images_per_second = done * config.batch_size / max(history.seconds, 1e-9)
+            if run.world.is_main:
+                _report(step, steps, run.stats, run.start, config, bar, first)
+        if stopping:
+            break
+    seconds = run.seconds_now()
+    h.seconds = run.seconds_before + seconds
+    h.images_per_second = (run.done - first) * config.batch_size / max(seconds, 1e-9)
     if bar is not None:
         bar.close()
-    _fill_history(history, stats[:done].cpu())
-    return TrainResult(
-        config, generator, discriminator, history, str(device), loss, fixed_noise
-    )
+
+
+def _say_stopped(run: _Run, path) -> None:
+    if not run.world.is_main:
+        return
+    kept = ""
+    if path is not None:
+        kept = (
+            f"; the last good checkpoint is {path}"
+            if path.exists()
+            else "; no checkpoint had been written yet"
+        )
+    print(f"stopped: {run.history.stop_reason}{kept}", file=sys.stderr)
 
 
 def _fill_history(history: History, stats: torch.Tensor) -> None:
@@ -327,21 +626,21 @@ def _fill_history(history: History, stats: torch.Tensor) -> None:
     history.d_real, history.d_fake = columns[3:]
 
 
-def _progress_bar(steps: int, enabled: bool):
+def _progress_bar(steps: int, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=steps, unit="step", dynamic_ncols=True)
+    return tqdm(total=steps, initial=initial, unit="step", dynamic_ncols=True)
 
 
-def _report(step, steps, stats, start, config, bar) -> None:
+def _report(step, steps, stats, start, config, bar, first=0) -> None:
     if bar is not None:
         bar.update(1)
         if step % max(1, config.log_every or 50) != 0:
             return
     d_real_loss, d_fake_loss, g_loss, d_real, d_fake = stats[step - 1].tolist()
-    rate = step * config.batch_size / (time.perf_counter() - start)
+    rate = (step - first) * config.batch_size / (time.perf_counter() - start)
     fields = {
         "D real": f"{d_real_loss:.3f}",
         "D fake": f"{d_fake_loss:.3f}",
