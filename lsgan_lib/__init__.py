@@ -1,6 +1,8 @@
 """lsgan_lib: the small library behind the Least Squares GAN course."""
 
 from .budget import choose, current_budget
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checksums import DatasetChecksumError, verify_dataset_files
 from .data import (
     DatasetNotFoundError,
     ImageData,
@@ -11,6 +13,7 @@ from .data import (
 from .losses import CODINGS, GANLoss, make_loss
 from .models import Discriminator, Generator, MLPDiscriminator, MLPGenerator
 from .trainer import (
+    CollapseWarning,
     History,
     TrainConfig,
     TrainResult,
@@ -30,4 +33,6 @@ __all__ = [
     "TrainResult", "build_models", "choose", "current_budget", "describe_run",
     "gan_step", "grid_mixture", "load_images", "make_loss", "pick_device",
     "ring_mixture", "seed_everything", "train",
+    "CheckpointError", "CollapseWarning", "DatasetChecksumError", "load_checkpoint",
+    "save_checkpoint", "verify_dataset_files",
 ]  # fmt: skip

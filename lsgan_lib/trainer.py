@@ -424,6 +424,7 @@ class _Run:
         return {
             "config": _plain(asdict(self.config)),
             "step": self.done,
+            "processes": self.world.size,
             "steps": self.steps,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -431,7 +432,7 @@ class _Run:
             "opt_d": self.opt_d.state_dict(),
             "rng": rng,
             "batches": self.batches.state_dict(),
-            "data": {"size": len(images), "shape": list(images.shape[1:])},
+            "data": _fingerprint(images),
             "stats": self.stats[: self.done].cpu(),
             "samples": dict(self.history.samples),
             "fixed_noise": self.fixed_noise,
@@ -500,13 +501,24 @@ def _check_resumable(config, state, images, path) -> None:
             f"cannot resume from {path}: the config differs from the checkpoint's "
             f"({'; '.join(differ)})"
         )
-    data = state["data"]
-    if data["size"] != len(images) or data["shape"] != list(images.shape[1:]):
+    data, ours = state["data"], _fingerprint(images)
+    if data["size"] != ours["size"] or data["shape"] != ours["shape"]:
         raise ValueError(
             f"cannot resume from {path}: it was trained on {data['size']} samples "
-            f"of shape {tuple(data['shape'])}, this data has {len(images)} of "
-            f"shape {tuple(images.shape[1:])}"
+            f"of shape {tuple(data['shape'])}, this data has {ours['size']} of "
+            f"shape {tuple(ours['shape'])}"
         )
+    if not math.isclose(data["sum"], ours["sum"], rel_tol=1e-6, abs_tol=1e-3):
+        raise ValueError(
+            f"cannot resume from {path}: it was trained on other data of the "
+            "same size (the sums of all values differ); check the dataset"
+        )
+
+
+def _fingerprint(images: torch.Tensor) -> dict:
+    """Size, shape and sum of the data: enough to tell another dataset apart."""
+    total = float(images.double().sum())
+    return {"size": len(images), "shape": list(images.shape[1:]), "sum": total}
 
 
 def _prepare_out(out) -> Path:
