@@ -58,3 +58,9 @@ execute: setup
 
 clean:
 	rm -rf _build
+
+# Images per second of our trainer, of a tutorial-style DataLoader loop and of
+# the bare model step, on this machine (see book/trainer.md).
+.PHONY: bench
+bench: setup
+	$(REPRO_ENV) $(BIN)/python bench/benchmark.py

@@ -119,9 +119,21 @@ def support_mask(p_d: np.ndarray, p_g: np.ndarray, level: float = 0.02) -> np.nd
 # Values of the games at a given discriminator
 
 
-def gan_value(p_d: np.ndarray, p_g: np.ndarray, d: np.ndarray, x: np.ndarray) -> float:
-    """V(D, G) = int p_d log D + p_g log(1 - D) dx, with D a probability."""
-    return integrate(_xlogy(p_d, d) + _xlogy(p_g, 1.0 - d), x)
+def gan_value(
+    p_d: np.ndarray, p_g: np.ndarray, scores: np.ndarray, x: np.ndarray
+) -> float:
+    """V(D, G) = int p_d log sigma(s) + p_g log(1 - sigma(s)) dx for raw scores
+    s = D(x), written as -int p_d softplus(-s) + p_g softplus(s) dx."""
+    s = np.asarray(scores, dtype=np.float64)
+    return -integrate(p_d * np.logaddexp(0.0, -s) + p_g * np.logaddexp(0.0, s), x)
+
+
+def gan_value_at_optimum(p_d: np.ndarray, p_g: np.ndarray, x: np.ndarray) -> float:
+    """C(G) = V(D*, G) = int p_d log(p_d / (p_d + p_g)) + p_g log(p_g / (p_d + p_g)) dx,
+    computed from the ratios so that saturated points stay finite."""
+    total = p_d + p_g
+    terms = _xlogy(p_d, _ratio(p_d, total)) + _xlogy(p_g, _ratio(p_g, total))
+    return integrate(terms, x)
 
 
 def ls_generator_value(

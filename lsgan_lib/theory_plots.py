@@ -46,11 +46,15 @@ def plot_curves(
     ylabel: str,
     title: str = "",
     styles: dict[str, dict] | None = None,
+    hline: float | None = None,
 ):
-    """Several named curves over one x axis, in one small panel."""
+    """Several named curves over one x axis, in one small panel, with an
+    optional dotted horizontal reference line at ``hline``."""
     fig, ax = plt.subplots(figsize=(6, 3))
     for name, values in curves.items():
         ax.plot(x, values, label=name, **(styles or {}).get(name, {}))
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls=":", lw=0.8)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -74,12 +74,20 @@ def test_js_is_zero_for_equal_densities_and_log2_for_disjoint_ones():
     assert T.js_divergence(near_zero, far, X) == pytest.approx(math.log(2), rel=1e-6)
 
 
-@pytest.mark.parametrize("shift", [-2.0, 0.0, 0.7, 3.0])
+@pytest.mark.parametrize("shift", [-2.0, 0.0, 0.7, 3.0, 6.0])
 def test_value_at_optimal_discriminator_is_minus_log4_plus_2js(shift):
     p_d, p_g = densities(shift)
-    value = T.gan_value(p_d, p_g, gan_optimal_discriminator(p_d, p_g), X)
+    value = T.gan_value_at_optimum(p_d, p_g, X)
+    assert math.isfinite(value)
     assert value == pytest.approx(-math.log(4) + 2 * T.js_divergence(p_d, p_g, X),
                                   abs=1e-10)
+
+
+def test_gan_value_from_scores_matches_the_optimum_formula():
+    p_d, p_g = densities()  # no underflow on this grid: log ratio is finite
+    d_star_score = np.log(p_d) - np.log(p_g)
+    assert T.gan_value(p_d, p_g, d_star_score, X) == pytest.approx(
+        T.gan_value_at_optimum(p_d, p_g, X), abs=1e-10)
 
 
 def test_js_against_scipy_quad():
@@ -96,11 +104,11 @@ def test_js_against_scipy_quad():
 
 def test_optimal_discriminator_maximises_the_gan_value():
     p_d, p_g = densities()
-    d_star = gan_optimal_discriminator(p_d, p_g)
-    best = T.gan_value(p_d, p_g, d_star, X)
-    for eps in (-0.05, 0.05):
-        worse = T.gan_value(p_d, p_g, np.clip(d_star + eps, 1e-9, 1 - 1e-9), X)
-        assert worse < best
+    d_star_score = np.log(p_d) - np.log(p_g)
+    best = T.gan_value(p_d, p_g, d_star_score, X)
+    for eps in (-0.3, 0.3):
+        assert T.gan_value(p_d, p_g, d_star_score + eps, X) < best
+    assert T.gan_value(p_d, p_g, 0.5 * d_star_score, X) < best
 
 
 def test_pearson_chi2_at_the_ls_optimum_matches_a_direct_integral():
