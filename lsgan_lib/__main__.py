@@ -107,10 +107,10 @@ def _add_train(commands) -> None:
     speed.add_argument("--amp", action=argparse.BooleanOptionalAction,
                        help="bfloat16 autocast [on for CUDA only]")
     speed.add_argument("--channels-last", action="store_true", default=None,
-                       help="NHWC memory layout for the conv nets (off: not "
-                       "measured faster)")
+                       help="NHWC memory layout for the conv nets (for GPUs; "
+                       "not measured yet)")
     speed.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the models (off: not measured faster)")
+                       help="torch.compile the models (for GPUs; not measured yet)")
     p.set_defaults(g_batch_norm=None, d_batch_norm=None, verify=True)
 
 

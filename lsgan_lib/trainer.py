@@ -66,8 +66,8 @@ class TrainConfig:
     n_samples: int = 64  # size of the fixed noise batch
     log_every: int = 0  # steps between printed log lines; 0 prints none
     progress: bool = False  # show a tqdm progress bar
-    # Speed options, off by default: no measurement here showed them faster
-    # (there was no GPU to measure on; see the trainer page of the book).
+    # Speed options for GPUs, off by default: not measured yet, for want of a
+    # GPU (bench/benchmark.py --variants times them; see the book's trainer page).
     channels_last: bool = False  # NHWC memory layout for the conv nets
     compile: bool = False  # torch.compile the models for the training step
     # Several CUDA processes: batch norm over the global batch (SyncBatchNorm).
