@@ -11,7 +11,7 @@ REPRO_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" LSGAN_OFFLINE=1 LSGAN_BUDGET=default
 	PYTHONHASHSEED=0
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
-.PHONY: setup book book-strict test unit nbval execute clean system-data
+.PHONY: setup book book-strict test unit nbval execute clean system-data browser-deps
 
 setup: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
-	@$(MAKE) --no-print-directory system-data
+	@$(MAKE) --no-print-directory system-data browser-deps
 	touch $(STAMP)
 
 # Debian's copy of Fashion-MNIST, installed when we are root on a Debian-like
@@ -30,6 +30,20 @@ system-data:
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
 			>/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist"; \
 	else echo "note: for offline Fashion-MNIST run: sudo apt-get install dataset-fashion-mnist"; fi
+
+# For the real-browser test of the built book: Debian's Chromium and its
+# driver (as root), and MathJax from npm so that the test needs no CDN.
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
+			>/dev/null 2>&1 || echo "note: could not install chromium"; \
+	else echo "note: the browser test needs: sudo apt-get install chromium chromium-driver"; fi
+	@if [ ! -f $(VENV)/npm/node_modules/mathjax/es5/tex-mml-chtml.js ]; then \
+		if command -v npm >/dev/null; then \
+			npm install --silent --no-audit --no-fund --prefix $(VENV)/npm mathjax@3.2.2 \
+				|| echo "note: could not install mathjax from npm"; \
+		else echo "note: the browser test needs npm (for MathJax)"; fi; fi
 
 # The HTML book from the notebooks' stored outputs (nothing is executed).
 book: setup

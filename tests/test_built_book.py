@@ -86,4 +86,30 @@ def test_no_raw_latex_outside_math(name):
 
 def test_mnist_chapter_shows_its_figures():
     page = parse(HTML / "book" / "lsgan_mnist.html")
-    assert len([src for src in page.images if src.endswith(".png")]) >= 5
+    figures = [src for src in page.images if "_images/" in src]
+    assert len(figures) >= 5, figures
+
+
+def notebook_pages():
+    return [p for p in toc_pages() if (ROOT / f"{p}.ipynb").exists()]
+
+
+@pytest.mark.parametrize("name", notebook_pages())
+def test_launch_and_download_buttons_point_at_real_files(name):
+    """A Colab link whose path or branch is wrong opens 'notebook not found'."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]
+    prefix = (
+        "https://colab.research.google.com/github/"
+        + urlparse(repo["url"]).path.strip("/")
+        + f"/blob/{repo['branch']}/"
+    )
+    html = (HTML / f"{name}.html").read_text(encoding="utf-8")
+    colab = [link for link in parse(HTML / f"{name}.html").links
+             if link.startswith("https://colab.research.google.com/")]
+    assert colab, f"{name} has no Colab button"
+    for link in colab:
+        assert link.startswith(prefix), link
+        assert (ROOT / link[len(prefix):]).is_file(), f"{link} names no file"
+    assert f"_sources/{name}.ipynb" in html, f"{name} has no .ipynb download"
+    assert (HTML / "_sources" / f"{name}.ipynb").is_file()

@@ -78,3 +78,27 @@ def test_notebook_carries_the_outputs_of_a_clean_run(path):
                 f"{path.name}: a cell returns a matplotlib object, which nbval "
                 "cannot compare"
             )
+
+
+def setup_cell_source():
+    import lsgan_lib
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    return (
+        "# Setup: on Colab this installs the course library; elsewhere it is a no-op.\n"
+        "import importlib.util, subprocess, sys\n"
+        'if importlib.util.find_spec("lsgan_lib") is None:\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        f'                    "lsgan_lib @ git+{url}@v{lsgan_lib.__version__}"], check=True)'
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_the_pinned_library_non_editably(path):
+    """Same setup cell everywhere: a pinned, non-editable install from the
+    repository at the tag of the library's version, only when it is missing
+    (an editable or unpinned install needs a runtime restart on Colab or
+    silently imports an older version)."""
+    nb = json.loads(path.read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    assert "".join(first["source"]) == setup_cell_source()
