@@ -206,7 +206,8 @@ def test_toward_data_cosine_signs():
 
 @pytest.fixture(scope="module")
 def toy_2d():
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the notebook's setting, so the same weights
     ring = ring_mixture(8, 1.0, 0.05)
     fakes = Mixture2D(torch.tensor([[-3.0, 0.0]]), 0.4)
     far = Mixture2D(torch.tensor([[3.2, 1.5]]), 0.35)
@@ -216,6 +217,7 @@ def toy_2d():
                                     **fit)
     ls_d = T.fit_discriminator(make_loss("ls", "binary"), ring.sample, fakes.sample,
                                **fit)
+    torch.set_num_threads(threads)
     return ring, far_sample, sigmoid_d, ls_d
 
 
