@@ -67,7 +67,7 @@ execute: setup
 	@for nb in $(NOTEBOOKS); do \
 		echo "executing $$nb"; \
 		$(REPRO_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+			--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
 	done
 
 clean:
