@@ -141,6 +141,7 @@ def save_atomic(obj, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as f:
             torch.save(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private to its owner
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -494,3 +495,57 @@ class ImageEvaluator:
     def __call__(self, result: TrainResult) -> dict:
         images = result.sample(self.n, seed=result.config.seed + 20_000)
         return self.measure(images)
+
+
+# ---------------------------------------------------------------------------
+# Figures of the experiment chapters
+
+
+def plot_over_training(runs: list[Run], panels: dict[str, str], title: str = ""):
+    """One panel per metric over training steps (``metrics[key]`` lists, with
+    the steps in ``metrics["steps"]``): the mean over seeds of each setting
+    as a line, the range over seeds as a band."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.9))
+    for ax, (key, label) in zip(np.atleast_1d(axes), panels.items()):
+        for name in dict.fromkeys(r.setting for r in runs):
+            mine = [r for r in runs if r.setting == name]
+            steps = mine[0].metrics["steps"]
+            values = np.array([r.metrics[key] for r in mine], dtype=float)
+            (line,) = ax.plot(steps, values.mean(0), label=f"{name} (mean)")
+            ax.fill_between(
+                steps, values.min(0), values.max(0), color=line.get_color(),
+                alpha=0.2, lw=0, label=f"{name} (range over seeds)",
+            )  # fmt: skip
+        ax.set(xlabel="step", ylabel=label)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_toy_samples(runs: list[Run], mixture, steps: list[int], limit: float):
+    """Scatter of the fixed-noise samples of each run (one row per run) at
+    ``steps``, over the mixture's centres (crosses)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(runs), len(steps), figsize=(1.7 * len(steps), 1.8 * len(runs)),
+        squeeze=False, sharex=True, sharey=True,
+    )  # fmt: skip
+    centres = mixture.centres.numpy()
+    for row, run in zip(axes, runs):
+        for ax, step in zip(row, steps):
+            points = run.samples[step].numpy()
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, lw=0)
+            ax.scatter(centres[:, 0], centres[:, 1], s=12, marker="x", c="k", lw=0.7)
+            ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row is axes[0]:
+                ax.set_title(f"step {step}", fontsize=8)
+        row[0].set_ylabel(f"{run.setting}\nseed {run.seed}", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return fig
