@@ -67,7 +67,8 @@ execute: setup
 	@for nb in $(NOTEBOOKS); do \
 		echo "executing $$nb"; \
 		$(REPRO_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
+			--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False \
+			--ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; \
 	done
 
 clean:
