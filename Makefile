@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Runs that the stored outputs and the tests must reproduce: no download
-# attempt, the default budget, whatever GPU the machine has.
-REPRO_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" LSGAN_OFFLINE=1 LSGAN_BUDGET=default \
+# attempt, the default budget, and no GPU even where there is one (every
+# notebook must run without, and the stored outputs come from the CPU).
+REPRO_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" LSGAN_OFFLINE=1 LSGAN_BUDGET=default CUDA_VISIBLE_DEVICES= \
 	PYTHONHASHSEED=0
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 

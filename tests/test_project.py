@@ -106,3 +106,23 @@ def test_first_cell_installs_the_pinned_library_non_editably(path):
     nb = json.loads(path.read_text())
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "".join(first["source"]) == setup_cell_source()
+
+
+def test_every_citation_is_in_the_one_bibliography():
+    """A {cite} key missing from references.bib, or a second bibliography
+    directive, breaks the -W build; this names the culprit directly."""
+    import re
+
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,\s]+),", bib))
+    sources = {p: p.read_text() for p in (ROOT / "book").rglob("*")
+                if p.suffix in (".md", ".ipynb") and ".ipynb_checkpoints" not in p.parts}
+    cited = set()
+    for path, text in sources.items():
+        for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", text):
+            for key in group.split(","):
+                assert key.strip() in keys, f"{path.name} cites unknown {key.strip()!r}"
+                cited.add(key.strip())
+    directives = [p.name for p, text in sources.items() if "{bibliography}" in text]
+    assert directives == ["bibliography.md"]
+    assert cited, "no citations found: the pattern is wrong"
