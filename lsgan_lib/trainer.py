@@ -3,6 +3,13 @@
 A *step* is one discriminator update followed by one generator update.
 The discriminator sees the real and the fake batch in two separate forward
 passes, so batch norm in D cannot tell them apart from batch statistics.
+(``TrainConfig.d_joint_batch`` switches to ``joint_batch_step``, the
+one-batch shortcut that some tutorials take, for an ablation only.)
+
+Class-conditional models (those with a ``num_classes`` attribute above 0,
+see ``conditional``) get labels: D scores each real image with its own
+label, and G draws each fake with the label of the real image at the same
+place in the batch, so the fakes' classes follow the data's.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from .checkpoint import (
     load_module_state,
     save_checkpoint,
 )
+from .conditional import ConditionalDiscriminator, ConditionalGenerator, class_labels
 from .data import ImageData
 from .losses import GANLoss, make_loss
 from .models import (
@@ -73,6 +81,12 @@ class TrainConfig:
     # Several CUDA processes: batch norm over the global batch (SyncBatchNorm).
     # On the CPU each process normalises its own slice; see distributed.py.
     sync_batch_norm: bool = True
+    # Ablation only: D scores torch.cat([real, fake]) in one forward pass, so
+    # batch norm in D normalises reals and fakes together (a tutorial shortcut).
+    d_joint_batch: bool = False
+    # Above 0: class-conditional DCGAN models for that many classes; the data
+    # must then be an ImageData with labels.
+    num_classes: int = 0
 
     def validate(self) -> None:
         make_loss(self.loss, self.coding)  # raises a clear error on bad names
@@ -90,6 +104,10 @@ class TrainConfig:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         if self.lr_d <= 0 or self.lr_g <= 0:
             raise ValueError("learning rates must be positive")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be 0 or more, got {self.num_classes}")
+        if self.num_classes and self.d_joint_batch:
+            raise ValueError("d_joint_batch is an ablation of unconditional runs only")
 
 
 @dataclass
@@ -127,11 +145,26 @@ class TrainResult:
     fixed_noise: torch.Tensor
     checkpoint: Path | None = None  # the latest checkpoint written, if any
 
+    @property
+    def num_classes(self) -> int:
+        """The number of classes of a conditional generator, 0 otherwise."""
+        return _classes_of(self.generator)
+
     @torch.no_grad()
-    def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
-        """Draw n samples (on the CPU) from the trained generator."""
+    def sample(
+        self, n: int = 64, seed: int = 0, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Draw n samples (on the CPU) from the trained generator.
+
+        A conditional generator draws ``labels`` (by default every class in
+        equal consecutive blocks, see ``conditional.class_labels``).
+        """
         z = noise_batch(n, self.config.latent_dim, seed).to(self.device)
-        return _eval_generator(self.generator, z)
+        if self.num_classes:
+            if labels is None:
+                labels = class_labels(n, self.num_classes)
+            labels = labels.to(self.device)
+        return _eval_generator(self.generator, z, labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,15 +200,26 @@ def noise_batch(n: int, latent_dim: int, seed: int) -> torch.Tensor:
 
 
 def build_models(config: TrainConfig, sample_shape: tuple[int, ...]):
-    """DCGAN models for (1, 28, 28) images, MLPs for flat vectors."""
+    """DCGAN models for (1, 28, 28) images (class-conditional ones when
+    ``config.num_classes`` > 0), MLPs for flat vectors."""
     if len(sample_shape) == 3:
         if tuple(sample_shape) != (1, 28, 28):
             raise ValueError(f"the DCGAN models expect 1x28x28 images, got {sample_shape}")
-        generator = Generator(config.latent_dim, config.width, config.g_batch_norm)
-        discriminator = Discriminator(config.width, config.d_batch_norm)
+        if config.num_classes:
+            generator = ConditionalGenerator(
+                config.latent_dim, config.num_classes, config.width, config.g_batch_norm
+            )
+            discriminator = ConditionalDiscriminator(
+                config.num_classes, config.width, config.d_batch_norm
+            )
+        else:
+            generator = Generator(config.latent_dim, config.width, config.g_batch_norm)
+            discriminator = Discriminator(config.width, config.d_batch_norm)
         generator.apply(init_dcgan_weights)
         discriminator.apply(init_dcgan_weights)
     elif len(sample_shape) == 1:
+        if config.num_classes:
+            raise ValueError("conditional models exist only for 1x28x28 images")
         dim = sample_shape[0]
         generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth)
         discriminator = MLPDiscriminator(dim, config.width, config.depth)
@@ -204,6 +248,33 @@ def _check_data(images: torch.Tensor, config: TrainConfig) -> None:
         )
 
 
+def _check_conditional(generator, discriminator, labels, images) -> int:
+    """The number of classes both models are conditioned on (0: neither),
+    after checking that the labels fit them."""
+    k_g, k_d = _classes_of(generator), _classes_of(discriminator)
+    if k_g != k_d:
+        raise ValueError(
+            f"the generator is conditioned on {k_g} classes and the "
+            f"discriminator on {k_d}: use conditional models for both or neither"
+        )
+    if not k_g:
+        return 0
+    if labels is None:
+        raise ValueError(
+            "conditional models need labels: pass an ImageData, not a bare tensor"
+        )
+    if labels.shape != (len(images),):
+        raise ValueError(
+            f"expected one label per image ({len(images)}), got shape "
+            f"{tuple(labels.shape)}"
+        )
+    if labels.is_floating_point() or int(labels.min()) < 0 or int(labels.max()) >= k_g:
+        raise ValueError(
+            f"labels must be integers in 0..{k_g - 1} for models with {k_g} classes"
+        )
+    return k_g
+
+
 @contextmanager
 def _frozen(module: nn.Module):
     """Stop parameter gradients of ``module`` while G is updated through it."""
@@ -218,12 +289,21 @@ def _frozen(module: nn.Module):
 
 
 @torch.no_grad()
-def _eval_generator(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def _eval_generator(generator: nn.Module, z: torch.Tensor, labels=None) -> torch.Tensor:
     was_training = generator.training
     generator.eval()
-    out = generator(z).float().cpu()
+    out = _generate(generator, z, labels).float().cpu()
     generator.train(was_training)
     return out
+
+
+def _classes_of(module: nn.Module) -> int:
+    """``num_classes`` of a conditional model (wrapped or not), else 0."""
+    return int(getattr(distributed.unwrap(module), "num_classes", 0) or 0)
+
+
+def _generate(generator, z, labels=None):
+    return generator(z) if labels is None else generator(z, labels)
 
 
 class _Batches:
@@ -240,13 +320,17 @@ class _Batches:
         self.position = self.per_epoch  # forces a shuffle on the first call
         self.order: torch.Tensor | None = None
 
-    def next(self) -> torch.Tensor:
+    def next_index(self) -> torch.Tensor:
+        """The indices of the next batch (to pick its labels too)."""
         if self.position == self.per_epoch:
             self.order = torch.randperm(len(self.data), device=self.data.device)
             self.position = 0
         start = self.position * self.batch_size
         self.position += 1
-        return self.data[self.order[start : start + self.batch_size]]
+        return self.order[start : start + self.batch_size]
+
+    def next(self) -> torch.Tensor:
+        return self.data[self.next_index()]
 
     def state_dict(self) -> dict:
         order = None if self.order is None else self.order.cpu()
@@ -285,6 +369,60 @@ def gan_step(generator, discriminator, opt_d, opt_g, loss, real, z, autocast):
     return d_loss, g_loss, d_real, d_fake
 
 
+def joint_batch_step(generator, discriminator, opt_d, opt_g, loss, real, z, autocast):
+    """``gan_step`` with one change, for the stability chapter's ablation:
+    D scores ``torch.cat([real, fake])`` in ONE forward pass, so batch norm
+    in D normalises reals and fakes with shared batch statistics.
+    """
+    # D update: minimise L_D(D(real), D(G(z))), both halves of one D batch.
+    with autocast:
+        fake = generator(z)
+        scores = discriminator(torch.cat([real, fake.detach()])).float()
+        d_real, d_fake = scores.split([len(real), len(fake)])
+    d_loss = loss.discriminator(d_real, d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.total.backward()
+    opt_d.step()
+
+    # G update: minimise L_G(D(G(z))) over G's weights, D held fixed; D
+    # sees the fakes alone here, as in the tutorials that take this shortcut.
+    with _frozen(discriminator), autocast:
+        g_loss = loss.generator(distributed.unwrap(discriminator)(fake).float())
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss, d_real, d_fake
+
+
+def conditional_step(
+    generator, discriminator, opt_d, opt_g, loss, real, labels, z, autocast
+):
+    """``gan_step`` for class-conditional models: G(z, y) and D(x, y).
+
+    ``labels`` are the real batch's; G draws its fakes with the same labels,
+    so the fakes' classes follow the data's.
+    """
+    # D update: minimise L_D(D(real, y), D(G(z, y), y)) over D's weights,
+    # real and fake in separate forward passes.
+    with autocast:
+        fake = generator(z, labels)
+        d_real = discriminator(real, labels).float()
+        d_fake = discriminator(fake.detach(), labels).float()
+    d_loss = loss.discriminator(d_real, d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.total.backward()
+    opt_d.step()
+
+    # G update: minimise L_G(D(G(z, y), y)) over G's weights, D held fixed.
+    with _frozen(discriminator), autocast:
+        d_fake_g = distributed.unwrap(discriminator)(fake, labels).float()
+        g_loss = loss.generator(d_fake_g)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss, d_real, d_fake
+
+
 class CollapseWarning(UserWarning):
     """The fixed-noise samples look collapsed (blank or all alike)."""
 
@@ -315,7 +453,7 @@ RUN_FIELDS_FREE_ON_RESUME = (
 class _Run:
     """The state of one run: models, optimizers, data stream and history."""
 
-    def __init__(self, config, images, generator, discriminator):
+    def __init__(self, config, images, generator, discriminator, labels=None):
         self.config = config
         self.world = distributed.current_world()
         if config.batch_size % self.world.size:
@@ -332,6 +470,11 @@ class _Run:
             discriminator = discriminator or built_d
         self.generator = generator.to(self.device).train()
         self.discriminator = discriminator.to(self.device).train()
+        self.num_classes = _check_conditional(
+            self.generator, self.discriminator, labels, images
+        )
+        if self.num_classes and config.d_joint_batch:
+            raise ValueError("d_joint_batch is an ablation of unconditional runs only")
         if config.channels_last and images.ndim == 4:
             for module in (self.generator, self.discriminator):
                 module.to(memory_format=torch.channels_last)
@@ -347,6 +490,9 @@ class _Run:
         self.train_d = self._for_training(self.discriminator)
 
         self.batches = _Batches(images.to(self.device), config.batch_size)
+        self.labels = None
+        if self.num_classes:
+            self.labels = labels.to(self.device)
         self.steps = config.steps
         if config.epochs is not None:
             self.steps = max(1, math.ceil(config.epochs * self.batches.per_epoch))
@@ -354,6 +500,10 @@ class _Run:
             config.n_samples, config.latent_dim, config.seed + 1
         )
         self.fixed_noise_dev = self.fixed_noise.to(self.device)
+        self.fixed_labels = None
+        if self.num_classes:
+            fixed = class_labels(config.n_samples, self.num_classes)
+            self.fixed_labels = fixed.to(self.device)
         self.stats = torch.zeros(self.steps, 5, device=self.device)
         self.history = History()
         self.done = 0
@@ -368,15 +518,23 @@ class _Run:
     def step(self) -> None:
         """One step on this process's share of the global batch."""
         c, step = self.config, self.done + 1
-        real = distributed.shard(self.batches.next(), self.world)
+        index = self.batches.next_index()
+        real = distributed.shard(self.batches.data[index], self.world)
+        labels = None
+        if self.labels is not None:
+            labels = distributed.shard(self.labels[index], self.world)
         z = torch.randn(c.batch_size, c.latent_dim, device=self.device)
         z = distributed.shard(z, self.world)
         if c.channels_last and real.ndim == 4:
             real = real.contiguous(memory_format=torch.channels_last)
-        d_loss, g_loss, d_real, d_fake = gan_step(
-            self.train_g, self.train_d, self.opt_d, self.opt_g, self.loss,
-            real, z, self.autocast,
-        )  # fmt: skip
+        models = (self.train_g, self.train_d, self.opt_d, self.opt_g, self.loss)
+        if labels is not None:
+            out = conditional_step(*models, real, labels, z, self.autocast)
+        elif c.d_joint_batch:
+            out = joint_batch_step(*models, real, z, self.autocast)
+        else:
+            out = gan_step(*models, real, z, self.autocast)
+        d_loss, g_loss, d_real, d_fake = out
         self.stats[step - 1] = torch.stack(
             [d_loss.real, d_loss.fake, g_loss, d_real.mean(), d_fake.mean()]
         ).detach()
@@ -384,7 +542,9 @@ class _Run:
 
     def take_samples(self) -> None:
         step = self.done
-        samples = _eval_generator(self.generator, self.fixed_noise_dev)
+        samples = _eval_generator(
+            self.generator, self.fixed_noise_dev, self.fixed_labels
+        )
         self.history.samples[step] = samples
         why = collapse_check(samples) if step > 0 else None
         if why is not None and self.world.is_main:
@@ -489,7 +649,9 @@ def config_from_checkpoint(state: dict) -> TrainConfig:
 
 
 def _check_resumable(config, state, images, path) -> None:
-    stored = state["config"]
+    # a field added to TrainConfig after the checkpoint was written had its
+    # default value then
+    stored = {**_plain(asdict(TrainConfig())), **state["config"]}
     ours = _plain(asdict(config))
     differ = [
         f"{k} {stored.get(k)!r} -> {v!r}"
@@ -556,12 +718,13 @@ def train(
     """
     config.validate()
     images = data.images if isinstance(data, ImageData) else data
+    labels = data.labels if isinstance(data, ImageData) else None
     _check_data(images, config)
     if (resume or checkpoint_every) and out is None:
         raise ValueError("resume and checkpoint_every need an output folder (out)")
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be 0 or more, got {checkpoint_every}")
-    run = _Run(config, images, generator, discriminator)
+    run = _Run(config, images, generator, discriminator, labels)
     path = None
     if out is not None:
         path = checkpoint_path(_prepare_out(out) if run.world.is_main else out)
@@ -678,6 +841,10 @@ def describe_run(result: TrainResult, data: ImageData | None = None) -> str:
         f"steps: {len(h.g_loss)} ({h.stop_reason}), seed {c.seed}",
         f"time: {h.seconds:.1f} s, {h.images_per_second:,.0f} images/s",
     ]
+    if result.num_classes:
+        lines.insert(2, f"conditional on {result.num_classes} classes")
+    if c.d_joint_batch:
+        lines.insert(2, "D scores real and fake in one joint batch (ablation)")
     if data is not None:
         lines.insert(1, f"data: {data.describe()}")
     return "\n".join(lines)
