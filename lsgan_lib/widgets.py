@@ -8,6 +8,8 @@ for a reader who runs the notebook.
 
 from __future__ import annotations
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -16,6 +18,37 @@ from matplotlib import animation
 from .losses import ls_optimal_discriminator, make_loss
 from .plots import image_grid, show_images
 from .trainer import History
+
+
+# --------------------------------------------------------------------------
+# explorers: sliders that redraw one picture
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def explorer(draw, **sliders):
+    """Sliders above an image; ``draw(**values)`` returns the figure to show.
+
+    The picture is an Image widget updated with PNG bytes, not an Output
+    widget: nothing is printed, so running the notebook headless (nbval,
+    nbconvert) sees no output-capture traffic.
+    """
+    import ipywidgets as widgets
+
+    image = widgets.Image(format="png")
+
+    def update(_change=None):
+        image.value = _png(draw(**{name: s.value for name, s in sliders.items()}))
+
+    for slider in sliders.values():
+        slider.observe(update, names="value")
+    update()
+    return widgets.VBox([*sliders.values(), image])
 
 
 # --------------------------------------------------------------------------
@@ -55,20 +88,20 @@ def abc_loss_figure(a: float = -1.0, b: float = 1.0, c: float = 0.0, fig=None):
 
 
 def abc_loss_explorer():
-    """Sliders for a, b and c around :func:`abc_loss_figure`."""
+    """Sliders for a, b and c around :func:`abc_loss_figure` (b is kept != a)."""
     import ipywidgets as widgets
 
+    def slider(value, name):
+        return widgets.FloatSlider(
+            value=value, min=-2, max=2, step=0.1, description=name
+        )
+
     def draw(a, b, c):
-        if a == b:
-            print("a == b: D would have one target for real and fake alike")
-            return
-        abc_loss_figure(a, b, c)
-        plt.show()
+        if a == b:  # D would have one target for real and fake alike
+            b = a + 0.1
+        return abc_loss_figure(a, b, c, fig=plt.figure(figsize=(8, 3)))
 
-    def slider(value):
-        return widgets.FloatSlider(value=value, min=-2, max=2, step=0.1)
-
-    return widgets.interactive(draw, a=slider(-1.0), b=slider(1.0), c=slider(0.0))
+    return explorer(draw, a=slider(-1.0, "a"), b=slider(1.0, "b"), c=slider(0.0, "c"))
 
 
 # --------------------------------------------------------------------------
@@ -109,12 +142,12 @@ def latent_walk_explorer(generator, latent_dim: int, steps: int = 8):
         fig, ax = plt.subplots(figsize=(2, 2))
         show_images(images[round(t * steps)].unsqueeze(0), nrow=1, ax=ax,
                     title=f"seed {seed}, t = {t:.2f}")  # fmt: skip
-        plt.show()
+        return fig
 
-    return widgets.interactive(
+    return explorer(
         draw,
-        seed=widgets.IntSlider(value=0, min=0, max=20),
-        t=widgets.FloatSlider(value=0, min=0, max=1, step=1 / steps),
+        seed=widgets.IntSlider(value=0, min=0, max=20, description="seed"),
+        t=widgets.FloatSlider(value=0, min=0, max=1, step=1 / steps, description="t"),
     )
 
 
@@ -132,12 +165,11 @@ def step_scrubber(history: History, nrow: int = 8):
         fig, ax = plt.subplots(figsize=(3.2, 3.2))
         show_images(history.samples[steps[picture]], nrow, ax=ax,
                     title=f"step {steps[picture]}")  # fmt: skip
-        plt.show()
+        return fig
 
     last = len(steps) - 1
-    return widgets.interactive(
-        draw, picture=widgets.IntSlider(value=last, min=0, max=last)
-    )
+    slider = widgets.IntSlider(value=last, min=0, max=last, description="picture")
+    return explorer(draw, picture=slider)
 
 
 def animate_samples(history: History, n: int = 16, nrow: int = 4, interval: int = 500):
