@@ -1,19 +1,24 @@
 """Experiment code of the stability chapter: settings, a failure rule, tables.
 
+A generated sample is **blank** when it shows no digit strokes: fewer than
+``MIN_INK`` of its pixels are clear ink (above ``CLEAR``) or fewer than
+``MIN_BACKGROUND`` are clear background (below ``-CLEAR``). Every real MNIST
+digit has at least 2% clear ink and 65% clear background; a uniform image of
+any grey, a faint smudge and an image that is all ink are all blank.
+
 A run *fails* when its final samples meet any of these conditions, all
 measured by numbers, none by eye:
 
-* **blank**: more than half of the samples are flat images, whose pixels
-  have a standard deviation below ``FLAT_STD`` (all background, all ink or
-  a uniform grey; every real MNIST digit has a standard deviation above 0.29);
+* **blank**: more than ``BLANK_SHARE`` of the samples are blank;
 * **few classes**: the metrics classifier finds fewer than ``MIN_CLASSES`` of
   the 10 digits, a digit counting when it gets at least 2% of the samples
   (``metrics.class_coverage``);
 * **non-finite**: training stopped on a non-finite loss.
 
-The fixed-noise samples taken during training are checked for the same
-blankness, so that a run that is blank for a while and then recovers shows
-up as well (``blank_at``: the steps at which it was blank).
+The fixed-noise samples taken during training are checked for blankness too:
+every run starts blank (an untrained generator draws a uniform grey), and
+``strokes_from`` is the first sampled step from which more than half of the
+samples show strokes until the end of the run (None if they never do).
 """
 
 from __future__ import annotations
@@ -27,17 +32,25 @@ from .experiments import ImageEvaluator, Run, mean_std
 from .losses import make_loss
 from .trainer import TrainConfig, TrainResult
 
-FLAT_STD = 0.1  # a sample is flat when its pixels' std is below this
-BLANK_SHARE = 0.5  # blank: more than this share of the samples are flat
+CLEAR = 0.5  # clear ink: above +CLEAR; clear background: below -CLEAR
+MIN_INK = 0.01  # a sample needs at least this share of clear ink ...
+MIN_BACKGROUND = 0.10  # ... and this share of clear background
+BLANK_SHARE = 0.5  # blank run: more than this share of the samples are blank
 MIN_CLASSES = 6  # few classes: fewer than this many digits found
 
 
-def flat_share(images: torch.Tensor, min_std: float = FLAT_STD) -> float:
-    """Share of images (N, 1, 28, 28) whose pixel standard deviation is below
-    ``min_std``: images with no strokes, whatever their uniform value."""
+def blank_mask(images: torch.Tensor) -> torch.Tensor:
+    """Which images (N, 1, 28, 28) in [-1, 1] show no digit strokes."""
+    ink = (images > CLEAR).flatten(1).float().mean(1)
+    background = (images < -CLEAR).flatten(1).float().mean(1)
+    return (ink < MIN_INK) | (background < MIN_BACKGROUND)
+
+
+def blank_share(images: torch.Tensor) -> float:
+    """Share of blank images (see ``blank_mask``); 0 for an empty set."""
     if len(images) == 0:
         return 0.0
-    return (images.flatten(1).float().std(1) < min_std).float().mean().item()
+    return blank_mask(images).float().mean().item()
 
 
 def ink_share(images: torch.Tensor) -> float:
@@ -45,12 +58,24 @@ def ink_share(images: torch.Tensor) -> float:
     return (images > 0).float().mean().item()
 
 
+def strokes_from(steps: list[int], blank: list[float]) -> int | None:
+    """The first step from which the blank share stays at or below
+    ``BLANK_SHARE`` to the end, or None when the last one is above it."""
+    first = None
+    for step, share in zip(steps, blank):
+        if share > BLANK_SHARE:
+            first = None
+        elif first is None:
+            first = step
+    return first
+
+
 def failure_reasons(metrics: dict) -> list[str]:
     """Why a run failed by the chapter's rule (empty list: it did not)."""
     reasons = []
     if metrics["stop_reason"] != "finished":
         reasons.append("non-finite")
-    if metrics["flat"] > BLANK_SHARE:
+    if metrics["blank"] > BLANK_SHARE:
         reasons.append("blank")
     if metrics["classes"] < MIN_CLASSES:
         reasons.append("few classes")
@@ -67,9 +92,7 @@ class StabilityEvaluator:
         self.extra = {
             **images.extra,
             "evaluate": "stability",
-            "flat_std": FLAT_STD,
-            "blank_share": BLANK_SHARE,
-            "min_classes": MIN_CLASSES,
+            "rule": [CLEAR, MIN_INK, MIN_BACKGROUND, BLANK_SHARE, MIN_CLASSES],
         }
 
     def __call__(self, result: TrainResult) -> dict:
@@ -78,14 +101,13 @@ class StabilityEvaluator:
         metrics = self.images.measure(final.nan_to_num().clamp(-1, 1))
         samples = result.history.samples
         steps = sorted(samples)
-        flat = [flat_share(samples[s]) for s in steps]
+        blank = [blank_share(samples[s]) for s in steps]
         metrics.update(
-            flat=flat_share(final) if finite else 1.0,
+            blank=blank_share(final) if finite else 1.0,
             ink=ink_share(final),
             steps=steps,
-            flat_over_time=flat,
-            ink_over_time=[ink_share(samples[s]) for s in steps],
-            blank_at=[s for s, f in zip(steps, flat) if s > 0 and f > BLANK_SHARE],
+            blank_over_time=blank,
+            strokes_from=strokes_from(steps, blank),
             stop_reason=result.history.stop_reason,
         )
         metrics["why"] = failure_reasons(metrics)
@@ -183,9 +205,10 @@ def tutorial_settings(base: TrainConfig) -> dict[str, TrainConfig]:
 
 def failure_table(runs: list[Run]) -> str:
     """One row per setting: its factors, then the failed runs and why, the
-    runs blank at some sampled step, and the final Fréchet distance and
-    classes found (mean ± std over the seeds)."""
-    results = ["failed", "why", "blank during", "Fréchet", "classes"]
+    step from which the samples show strokes (mean over the runs where they
+    do, and how many do), and the final Fréchet distance and classes found
+    (mean ± std over the seeds)."""
+    results = ["failed", "why", "strokes from", "Fréchet", "classes"]
     header, rows = None, []
     for name in dict.fromkeys(r.setting for r in runs):
         mine = [r for r in runs if r.setting == name]
@@ -196,7 +219,7 @@ def failure_table(runs: list[Run]) -> str:
         why = sorted({w for r in mine for w in r.metrics["why"]})
         rows.append(list(described.values()) + [
             share_text(failed_share(runs, name)), ", ".join(why) or "-",
-            f"{sum(bool(r.metrics['blank_at']) for r in mine)}/{len(mine)}",
+            _strokes_text([r.metrics["strokes_from"] for r in mine]),
             f"{fid[0]:.0f} ± {fid[1]:.0f}", f"{classes[0]:.1f} ± {classes[1]:.1f}",
         ])  # fmt: skip
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
@@ -204,6 +227,13 @@ def failure_table(runs: list[Run]) -> str:
              for row in [header] + rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _strokes_text(steps: list) -> str:
+    found = [s for s in steps if s is not None]
+    if not found:
+        return f"never (0/{len(steps)})"
+    return f"{np.mean(found):.0f} ({len(found)}/{len(steps)})"
 
 
 def failed_share(runs: list[Run], setting: str) -> tuple[int, int]:
@@ -250,3 +280,18 @@ def share_text(counts: tuple[int, int]) -> str:
 
 def mean_of(runs: list[Run], setting: str, key: str) -> float:
     return float(np.mean([r.metrics[key] for r in runs if r.setting == setting]))
+
+
+def select(runs: list[Run], **fields) -> list[Run]:
+    """The runs whose config has every given field value, e.g.
+    ``select(runs, loss="ls", d_joint_batch=True)``."""
+    def matches(run: Run) -> bool:
+        return all(getattr(run.config, k) == v for k, v in fields.items())
+
+    return [r for r in runs if matches(r)]
+
+
+def count_failed(runs: list[Run], **fields) -> tuple[int, int]:
+    """(failed runs, runs) among ``select(runs, **fields)``."""
+    mine = select(runs, **fields)
+    return sum(r.metrics["failed"] for r in mine), len(mine)

@@ -81,7 +81,8 @@ def test_class_labels_give_one_block_per_class():
 
 def test_config_builds_conditional_models(data):
     g, d = build_models(TINY, (1, 28, 28))
-    assert isinstance(g, ConditionalGenerator) and isinstance(d, ConditionalDiscriminator)
+    assert isinstance(g, ConditionalGenerator)
+    assert isinstance(d, ConditionalDiscriminator)
     with pytest.raises(ValueError, match="28x28"):
         build_models(replace(TINY, width=4), (2,))
 
@@ -172,7 +173,8 @@ def test_the_generator_learns_which_label_means_which_image():
     images[1::2, :, 16:26, 16:26] = 1.0
     data = ImageData("squares", images, torch.arange(64) % 2, "drawn in the test")
     config = TrainConfig(steps=150, batch_size=16, width=8, latent_dim=8,
-                         sample_every=150, num_classes=2, lr_d=2e-3, lr_g=2e-3)  # fmt: skip
+                         sample_every=150, num_classes=2, lr_d=2e-3,
+                         lr_g=2e-3)  # fmt: skip
     result = train(config, data)
     corners = []
     for label in (0, 1):
@@ -181,3 +183,60 @@ def test_the_generator_learns_which_label_means_which_image():
         bottom_right = x[:, :, 16:26, 16:26].mean()
         corners.append((top_left - bottom_right).item())
     assert corners[0] > 1.0 and corners[1] < -1.0, corners
+
+
+# ---------------------------------------------------------------------------
+# The conditional chapter's measures
+
+
+def test_within_class_spread_is_the_mean_distance_between_two_members():
+    from lsgan_lib.conditional_experiments import within_class_spread
+
+    images = torch.full((5, 1, 28, 28), -1.0)
+    images[1, 0, 0, :4] = 1.0  # 2 from image 0 in four pixels: distance 4
+    classes = torch.tensor([0, 0, 1, 1, 2])  # class 1: two equal images
+    assert within_class_spread(images, classes) == pytest.approx((4.0 + 0.0) / 2)
+    assert within_class_spread(images[:1], classes[:1]) == 0.0
+
+
+def test_style_grid_keeps_one_noise_per_column(data):
+    from lsgan_lib.conditional_experiments import style_grid
+
+    result = train(TINY, data)
+    grid = style_grid(result, per_class=3)
+    assert grid.shape == (12, 1, 28, 28)
+    expected = result.sample(3, seed=0, labels=torch.full((3,), 2))
+    assert torch.allclose(grid[6:9], expected, atol=1e-6)
+
+
+def test_the_evaluator_scores_a_perfect_conditional_generator(data):
+    """A 'generator' that returns a fixed image per label, and a classifier
+    stand-in that reads the label back: accuracy 1, no spread."""
+    from lsgan_lib.conditional_experiments import ConditionalEvaluator
+
+    class Fixed(ConditionalGenerator):
+        def forward(self, z, y):
+            out = torch.full((len(z), 1, 28, 28), -1.0)
+            out[torch.arange(len(z)), 0, 0, y] = 1.0
+            return out
+
+    class Reader(torch.nn.Module):
+        head = torch.nn.Linear(1, 4)
+
+        def forward(self, x):
+            return x[:, 0, 0, :4]
+
+    class Images:
+        classifier, n, extra = Reader(), 8, {}
+        heldout = Fixed(8, 4, width=4)(torch.zeros(8, 8), torch.arange(8) % 4)
+        heldout[:, :, 5:] = torch.rand(8, 1, 23, 28) * 2 - 1  # real variety
+
+        def measure(self, images):
+            return {}
+
+    result = train(replace(TINY, steps=1), data)
+    result.generator = Fixed(8, 4, width=4)
+    metrics = ConditionalEvaluator(Images(), classes=4)(result)
+    assert metrics["accuracy"] == 1.0
+    assert metrics["per_class_accuracy"] == [1.0] * 4
+    assert metrics["spread"] == 0.0
