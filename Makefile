@@ -53,7 +53,7 @@ book: setup
 
 # The same build with every warning an error and internal links checked.
 book-strict: setup
-	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	$(BIN)/jupyter-book build . --all --builder html --warningiserror --nitpick --keep-going
 
 unit: setup
 	$(REPRO_ENV) $(BIN)/python -m pytest tests -q
