@@ -9,6 +9,7 @@ for a reader who runs the notebook.
 from __future__ import annotations
 
 import io
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -216,8 +217,32 @@ def animate_points(snapshots: dict[int, torch.Tensor], data: torch.Tensor,
     return anim
 
 
+# matplotlib's player draws its buttons with an icon font from a CDN; the
+# book must work offline, so the buttons get plain Unicode symbols instead.
+_PLAYER_ICONS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-step-backward": "\u25c1",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u25b7",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-plus": "+",
+}
+
+
+def offline_player(html: str) -> str:
+    """Drop the icon font link from a jshtml player and use text symbols."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">',
+                  "", html)  # fmt: skip
+    for icon, symbol in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', symbol)
+    return html
+
+
 def as_html(anim) -> "object":
-    """The animation as self-contained HTML (frames inlined, no external script)."""
+    """The animation as self-contained HTML (frames inlined, nothing fetched)."""
     from IPython.display import HTML
 
-    return HTML(anim.to_jshtml(default_mode="loop"))
+    return HTML(offline_player(anim.to_jshtml(default_mode="loop")))

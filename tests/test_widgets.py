@@ -81,3 +81,10 @@ def test_animations_have_one_frame_per_stored_step(history):
     points = {0: torch.zeros(5, 2), 5: torch.ones(5, 2)}
     html = as_html(animate_points(points, torch.randn(20, 2))).data
     assert html.count("data:image/png;base64") == 2
+
+
+def test_animation_player_needs_nothing_from_the_network(history):
+    html = as_html(animate_samples(history)).data
+    assert "https://" not in html and "http://" not in html
+    assert 'class="fa' not in html
+    assert "\u25b6" in html  # the play button still has a symbol
