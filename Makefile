@@ -59,7 +59,8 @@ unit: setup
 	$(REPRO_ENV) $(BIN)/python -m pytest tests -q
 
 nbval: setup
-	$(REPRO_ENV) $(BIN)/python -m pytest --nbval --nbval-current-env book/ -q
+	$(REPRO_ENV) $(BIN)/python -m pytest --nbval --nbval-current-env book/ -q \
+		--junitxml=artifacts/nbval.xml
 
 test: book-strict unit nbval
 
