@@ -199,3 +199,17 @@ def test_the_checker_catches_broken_math_and_images(site, browser):
     problems = check_page(browser, f"{base}/book/broken.html")
     assert any("raw LaTeX" in p for p in problems), problems
     assert any("missing.png" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["book/lsgan_mnist", "book/mixture_of_gaussians"])
+def test_animations_play(site, browser, name):
+    """The training animations are on their pages and advance when played."""
+    _, base = site
+    browser.get(f"{base}/{name}.html")
+    players = browser.find_elements("css selector", "div.animation")
+    assert players, f"no animation on {name}"
+    frame = players[0].find_element("css selector", "img")
+    first = frame.get_attribute("src")
+    assert browser.execute_script("return arguments[0].naturalWidth", frame) > 0
+    players[0].find_element("css selector", "button[title='Next frame']").click()
+    assert frame.get_attribute("src") != first, "the animation did not advance"
